@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import enum
 import io
+import os
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO
+
+from distrokit.log import DistrokitError
 
 
 class Kind(enum.Enum):
@@ -47,6 +50,14 @@ class Entry:
         path = join(prefix, self.path)
         linkname = join(prefix, self.linkname) if self.kind is Kind.HARDLINK else self.linkname
         return replace(self, path=path, linkname=linkname)
+
+
+def source_date_epoch() -> int:
+    """The fixed mtime of everything distrokit writes: SOURCE_DATE_EPOCH, else 0."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "0") or "0"
+    if not value.isdigit():
+        raise DistrokitError(f"SOURCE_DATE_EPOCH must be a number of seconds, not {value!r}")
+    return int(value)
 
 
 def clean(path: str) -> str:

@@ -1,0 +1,202 @@
+"""The local image cache: an OCI image layout (``oci-layout``, ``index.json``,
+``blobs/sha256/...``) that other OCI tools can read.
+
+Blobs are content-addressed and written atomically (a temporary file in the
+cache, renamed into place once its digest is checked), so no half blob is ever
+visible. ``index.json`` is rewritten under a lock, so concurrent builds can
+share one cache. Images are named by the ``org.opencontainers.image.ref.name``
+annotation holding the normalised reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import platformdirs
+from filelock import FileLock
+
+from distrokit.image import oci
+from distrokit.image.reference import normalise
+from distrokit.log import DistrokitError
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("DISTROKIT_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("distrokit"))
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise DistrokitError(f"cannot use cache {root}: {exc.strerror}") from None
+        layout = root / "oci-layout"
+        if not layout.exists():
+            self._write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
+        if not (root / "index.json").exists():
+            self._write_index([])
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with FileLock(str(self.root / ".lock")):
+            yield
+
+    # -- blobs -------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        algorithm, _, hexdigest = digest.partition(":")
+        if algorithm != "sha256" or len(hexdigest) != 64:
+            raise DistrokitError(f"unsupported digest {digest!r}")
+        return self.root / "blobs" / "sha256" / hexdigest
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            data = self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise DistrokitError(
+                f"blob {digest} is missing from the cache {self.root}"
+            ) from None
+        if oci.sha256_digest(data) != digest:
+            raise DistrokitError(f"blob {digest} in the cache {self.root} is corrupt")
+        return data
+
+    def open_blob(self, digest: str) -> IO[bytes]:
+        try:
+            return self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise DistrokitError(
+                f"blob {digest} is missing from the cache {self.root}"
+            ) from None
+
+    def write_blob(self, data: bytes) -> str:
+        digest = oci.sha256_digest(data)
+        if not self.has_blob(digest):
+            self._write_atomic(self.blob_path(digest), data)
+        return digest
+
+    @contextlib.contextmanager
+    def blob_writer(self) -> Iterator[BlobWriter]:
+        """Stream a blob in; it appears under its digest only if the block ends cleanly."""
+        writer = BlobWriter(self)
+        try:
+            yield writer
+        except BaseException:
+            writer.discard()
+            raise
+        writer.commit()
+
+    # -- images ------------------------------------------------------------
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            index: dict[str, Any] = json.loads((self.root / "index.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise DistrokitError(f"cannot read {self.root / 'index.json'}: {exc}") from None
+        return index
+
+    def _write_index(self, manifests: list[oci.Descriptor]) -> None:
+        index = {"schemaVersion": 2, "mediaType": oci.INDEX, "manifests": manifests}
+        data = json.dumps(index, indent=2, sort_keys=True).encode() + b"\n"
+        self._write_atomic(self.root / "index.json", data)
+
+    def names(self) -> dict[str, oci.Descriptor]:
+        """Every named image: reference -> manifest (or index) descriptor."""
+        named = {}
+        for desc in self._read_index().get("manifests", []):
+            name = desc.get("annotations", {}).get(oci.REF_NAME)
+            if name:
+                named[name] = desc
+        return named
+
+    def lookup(self, ref: str) -> oci.Descriptor | None:
+        return self.names().get(normalise(ref))
+
+    def tag(self, ref: str, desc: oci.Descriptor) -> None:
+        """Name a manifest already in the cache (replacing an older image of that name)."""
+        name = normalise(ref)
+        entry = {k: v for k, v in desc.items() if k != "annotations"}
+        entry["annotations"] = {oci.REF_NAME: name}
+        with self.lock():
+            manifests = [
+                d for d in self._read_index().get("manifests", [])
+                if d.get("annotations", {}).get(oci.REF_NAME) != name
+            ]
+            manifests.append(entry)
+            manifests.sort(key=lambda d: str(d.get("annotations", {}).get(oci.REF_NAME, "")))
+            self._write_index(manifests)
+
+    def untag(self, ref: str) -> bool:
+        name = normalise(ref)
+        with self.lock():
+            before = self._read_index().get("manifests", [])
+            after = [d for d in before if d.get("annotations", {}).get(oci.REF_NAME) != name]
+            self._write_index(after)
+        return len(after) != len(before)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.tmp if self.tmp.exists() else path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+class BlobWriter:
+    """A blob being streamed into the cache: hashed as written, renamed when done."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        fd, name = tempfile.mkstemp(dir=cache.tmp, prefix="blob-")
+        self._path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.digest = ""
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self) -> None:
+        self._file.close()
+        self.digest = "sha256:" + self._hash.hexdigest()
+        target = self.cache.blob_path(self.digest)
+        if target.exists():
+            self._path.unlink()
+        else:
+            os.replace(self._path, target)
+
+    def discard(self) -> None:
+        self._file.close()
+        with contextlib.suppress(OSError):
+            self._path.unlink()
