@@ -45,7 +45,8 @@ config: {pid: host}
     ("text", "message"),
     [
         ("imag: x\n", "build.yml:1:1: unknown key 'imag'"),
-        ("image: x\nfiles:\n  - path: /a\n    mode: 999\n", "build.yml:4:5: files.0.mode: Input should be a valid string"),
+        ("image: x\nfiles:\n  - path: /a\n    mode: 999\n",
+         "build.yml:4:5: files.0.mode: Input should be a valid string"),
         ("image: x\nfiles:\n  - path: /a\n    contents: a\n    directory: true\n",
          "exactly one of source, contents, directory, symlink"),
         ("image: Bad Name\n", "build.yml:1:1: image"),
@@ -62,7 +63,7 @@ def test_bad_recipes(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(DistrokitError, match="not found"):
         load_recipe(tmp_path / "nope")
-    with pytest.raises(DistrokitError, match="needs a build.yml"):
+    with pytest.raises(DistrokitError, match="needs a build\\.yml"):
         load_recipe(tmp_path)
 
 

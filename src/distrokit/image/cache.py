@@ -157,6 +157,7 @@ class Cache:
     def _write_atomic(self, path: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.tmp if self.tmp.exists() else path.parent)
         try:
+            os.fchmod(fd, 0o644)  # readable like any other file the user writes
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
@@ -172,6 +173,7 @@ class BlobWriter:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
         fd, name = tempfile.mkstemp(dir=cache.tmp, prefix="blob-")
+        os.fchmod(fd, 0o644)
         self._path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()

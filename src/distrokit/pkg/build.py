@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from distrokit.debian.archive import Archive, Package, Repo, default_repos
+from distrokit.debian.archive import DEFAULT_KEYRING, Archive, Package, Repo, default_repos
 from distrokit.debian.deb import data_entries
 from distrokit.image import oci
 from distrokit.image.cache import Cache
@@ -51,9 +51,8 @@ def _archive(spec: DebianSpec, cache: Cache, refresh: bool) -> Archive:
         suites = spec.suites or [repos[0].suite]
         components = tuple(spec.components or repos[0].components)
         repos = [Repo(mirror, suite, components) for suite in suites]
-    keyring = os.environ.get("DISTROKIT_DEBIAN_KEYRING")
-    return Archive(repos, spec.arch, cache.root / "debian", refresh=refresh,
-                   **({"keyring": Path(keyring)} if keyring else {}))
+    keyring = Path(os.environ.get("DISTROKIT_DEBIAN_KEYRING") or DEFAULT_KEYRING)
+    return Archive(repos, spec.arch, cache.root / "debian", keyring=keyring, refresh=refresh)
 
 
 def resolve(directory: Path, cache: Cache, refresh: bool = False) -> ResolvedPackage:
@@ -234,7 +233,7 @@ def _write_image(tree: Tree, recipe: Recipe, cache: Cache) -> oci.Descriptor:
     mtime = source_date_epoch()
     with (
         cache.blob_writer() as blob,
-        gzip.GzipFile(fileobj=blob, mode="wb", mtime=0, filename="") as gz,  # type: ignore[arg-type]
+        gzip.GzipFile(fileobj=blob, mode="wb", mtime=0, filename="", compresslevel=6) as gz,  # type: ignore[arg-type]
     ):
         hashing = _Hashing(gz)  # type: ignore[arg-type]
         write_tar(tree.entries(mtime), hashing)  # type: ignore[arg-type]
