@@ -211,10 +211,21 @@ def test_kvm_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,
                    works: bool) -> None:
     fake = script(tmp_path, body)
     monkeypatch.setattr("os.access", lambda *a: True)
+    monkeypatch.setattr(accel, "_cpu_virtualises", lambda: True)
     monkeypatch.setattr(accel, "PROBE_SECONDS", 0.5)
     accel._reset_cache()
     try:
         assert accel.resolve_accel("auto", fake, Path("k")) == ("kvm" if works else "tcg")
+    finally:
+        accel._reset_cache()
+
+
+def test_kvm_probe_without_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.access", lambda *a: True)
+    monkeypatch.setattr(accel, "_cpu_virtualises", lambda: False)
+    accel._reset_cache()
+    try:
+        assert accel.resolve_accel("auto", "/nonexistent", Path("k")) == "tcg"
     finally:
         accel._reset_cache()
 

@@ -3,7 +3,8 @@
 ``/dev/kvm`` existing is not enough: on some hosts (nested or emulated KVM)
 it opens, but guests hang with no output, die with "KVM internal error", or
 abort with "failed to set MSR" (``-cpu host``). So the probe boots the very
-kernel we are about to run under ``-accel kvm``, without an initrd, and waits
+kernel we are about to run under ``-accel kvm`` (skipped when the CPU shows
+no VT-x/AMD-V flags at all, the common case of such hosts), without an initrd, and waits
 for its first line ("Linux version") on the serial console. Under working KVM
 that takes well under a second (under TCG it takes 1-1.5 s here), so 2 s
 without it means KVM does not work. The answer is cached for the process.
@@ -44,8 +45,17 @@ def kvm_works(qemu: str, kernel: Path) -> bool:
     return _kvm_works
 
 
+def _cpu_virtualises() -> bool:
+    """Whether the CPU shows VT-x or AMD-V; without them KVM cannot run a guest."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return True  # cannot tell: let the boot probe decide
+    return "vmx" in flags or "svm" in flags
+
+
 def _probe(qemu: str, kernel: Path) -> bool:
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not _cpu_virtualises():
         return False
     argv = [qemu, "-accel", "kvm", "-machine", "q35", "-nographic", "-nodefaults",
             "-serial", "stdio", "-no-reboot", "-m", "256", "-kernel", str(kernel),
