@@ -190,3 +190,34 @@ def mirror(tmp_path: Path, signer: Signer) -> Iterator[Mirror]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def real_kernel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real bzImage: $DISTROKIT_TEST_KERNEL, else the kernel of packages/kernel,
+    built into the user's cache (needs the Debian mirror the first time)."""
+    import os
+
+    value = os.environ.get("DISTROKIT_TEST_KERNEL")
+    if value:
+        if not Path(value).is_file():
+            pytest.skip(f"DISTROKIT_TEST_KERNEL={value} is not a file")
+        return Path(value)
+    from distrokit.image.cache import Cache, default_cache_dir
+    from distrokit.image.image import Image
+    from distrokit.log import DistrokitError
+    from distrokit.pkg.build import build
+
+    cache = Cache(Path(os.environ.get("DISTROKIT_TEST_CACHE") or default_cache_dir()))
+    package = Path(__file__).resolve().parents[1] / "packages" / "kernel"
+    try:
+        image = Image.open(cache, build(package, cache))
+    except DistrokitError as exc:
+        pytest.skip(f"no kernel: {exc}")
+    assert image is not None
+    for entry in image.entries():
+        if entry.path == "kernel" and entry.data is not None:
+            target = tmp_path_factory.mktemp("kernel") / "vmlinuz"
+            target.write_bytes(entry.data.read())
+            return target
+    pytest.fail("packages/kernel has no /kernel")

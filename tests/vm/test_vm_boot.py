@@ -1,13 +1,12 @@
 """Boot a real kernel with a busybox initrd written by our own cpio writer.
 
-Needs a kernel image: set DISTROKIT_TEST_KERNEL to a vmlinuz, e.g. from
-`apt-get download linux-image-6.1.0-NN-cloud-amd64` and `dpkg-deb -x`.
+Needs a kernel: DISTROKIT_TEST_KERNEL, or the one packages/kernel builds
+(see the real_kernel fixture).
 """
 
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from pathlib import Path
 
@@ -25,17 +24,13 @@ BUSYBOX = Path("/bin/busybox")
 MARKER = "DISTROKIT-BOOT-OK"
 
 
-def _kernel() -> Path:
-    value = os.environ.get("DISTROKIT_TEST_KERNEL")
-    if not value:
-        pytest.skip("set DISTROKIT_TEST_KERNEL to a bzImage (e.g. from linux-image-*-cloud-amd64)")
-    if not Path(value).is_file():
-        pytest.skip(f"DISTROKIT_TEST_KERNEL={value} is not a file")
+@pytest.fixture
+def kernel(real_kernel: Path) -> Path:
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
     if not BUSYBOX.is_file():
         pytest.skip("/bin/busybox not found (apt-get install busybox-static)")
-    return Path(value)
+    return real_kernel
 
 
 def busybox_root(init: str) -> list[Entry]:
@@ -51,9 +46,9 @@ def busybox_root(init: str) -> list[Entry]:
     ]
 
 
-def boot(tmp_path: Path, init: str, compression: Compression = Compression.ZSTD,
+def boot(kernel: Path, tmp_path: Path, init: str, compression: Compression = Compression.ZSTD,
          ) -> tuple[int, str]:
-    write_kernel_initrd(tmp_path, "t", _kernel(), "quiet", busybox_root(init), compression)
+    write_kernel_initrd(tmp_path, "t", kernel, "quiet", busybox_root(init), compression)
     kernel, initrd, cmdline = find_kernel_artifacts(str(tmp_path / "t"))
     console = io.BytesIO()
     try:
@@ -64,12 +59,12 @@ def boot(tmp_path: Path, init: str, compression: Compression = Compression.ZSTD,
 
 
 @pytest.mark.parametrize("compression", list(Compression))
-def test_boots_and_powers_off(tmp_path: Path, compression: Compression) -> None:
-    rc, console = boot(tmp_path, f"echo {MARKER}\npoweroff -f\n", compression)
+def test_boots_and_powers_off(kernel: Path, tmp_path: Path, compression: Compression) -> None:
+    rc, console = boot(kernel, tmp_path, f"echo {MARKER}\npoweroff -f\n", compression)
     assert rc == 0
     assert MARKER in console
 
 
-def test_init_exiting_is_a_panic(tmp_path: Path) -> None:
+def test_init_exiting_is_a_panic(kernel: Path, tmp_path: Path) -> None:
     with pytest.raises(DistrokitError, match="kernel panic: Attempted to kill init"):
-        boot(tmp_path, "echo bye\nexit 3\n")
+        boot(kernel, tmp_path, "echo bye\nexit 3\n")
