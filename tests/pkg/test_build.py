@@ -1,6 +1,5 @@
 """pkg build against a small signed Debian mirror on 127.0.0.1."""
 
-import gzip
 import io
 import json
 import shutil
@@ -8,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from distrokit.image.cache import Cache
 from distrokit.image.image import Image
@@ -117,12 +117,14 @@ def test_keep_filters_debian_contents(setup) -> None:  # type: ignore[no-untyped
     assert sorted(_files(image)) == ["usr", "usr/bin", "usr/bin/hello"]
 
 
-def test_layer_is_gzip_tar(setup) -> None:  # type: ignore[no-untyped-def]
+def test_layer_is_zstd_tar(setup) -> None:  # type: ignore[no-untyped-def]
     pkg, cache, _ = setup
     image = Image.open(cache, build(pkg, cache))
     assert image is not None
     layer = image.manifest["layers"][0]
-    raw = gzip.decompress(cache.read_blob(layer["digest"]))
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    blob = io.BytesIO(cache.read_blob(layer["digest"]))
+    raw = zstandard.ZstdDecompressor().stream_reader(blob).read()
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         assert all(m.uname == "" and m.gname == "" for m in tar.getmembers())
     config = json.loads(cache.read_blob(image.manifest["config"]["digest"]))

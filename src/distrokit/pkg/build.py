@@ -3,7 +3,6 @@ single-layer OCI image in the cache."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -13,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+
+import zstandard
 
 from distrokit.debian.archive import DEFAULT_KEYRING, Archive, Package, Repo, default_repos
 from distrokit.debian.deb import data_entries
@@ -231,13 +232,16 @@ class _Hashing(io.RawIOBase):
 
 def _write_image(tree: Tree, recipe: Recipe, cache: Cache) -> oci.Descriptor:
     mtime = source_date_epoch()
+    # zstd: every warm build streams these layers, and zstd reads about three
+    # times faster than gzip (and writes ten times faster). A fixed thread count
+    # keeps the bytes the same on every machine.
+    compressor = zstandard.ZstdCompressor(level=3, threads=2)
     with (
         cache.blob_writer() as blob,
-        gzip.GzipFile(fileobj=blob, mode="wb", mtime=0, filename="", compresslevel=6) as gz,  # type: ignore[arg-type]
+        compressor.stream_writer(blob, closefd=False) as zst,  # type: ignore[arg-type]
     ):
-        hashing = _Hashing(gz)  # type: ignore[arg-type]
-        write_tar(tree.entries(mtime), hashing)  # type: ignore[arg-type]
-    layer = {"mediaType": oci.LAYER_GZIP, "digest": blob.digest, "size": blob.size}
+        write_tar(tree.entries(mtime), hashing := _Hashing(zst))  # type: ignore[arg-type]
+    layer = {"mediaType": oci.LAYER_ZSTD, "digest": blob.digest, "size": blob.size}
     created = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     runtime: dict[str, object] = {"Env": recipe.env, "WorkingDir": recipe.workdir}
     if recipe.entrypoint is not None:

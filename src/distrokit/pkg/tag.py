@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 # Bumped whenever the image builder changes what it writes for the same input.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 TAG_LENGTH = 20
 
 
