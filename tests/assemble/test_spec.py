@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT4
 from distrokit.assemble.spec import (
     CAPABILITIES,
     UNLIMITED,
+    after_create_script,
     assign_ids,
     effective_config,
     runtime_needs_pid,
@@ -586,7 +587,7 @@ def test_script_writable() -> None:
                  f"mkdir -p {b}/tmp/upper", f"mkdir -p {b}/tmp/work",
                  f"mount -t overlay -o lowerdir={b}/lower,upperdir={b}/tmp/upper,"
                  f"workdir={b}/tmp/work overlay {b}/rootfs"):
-        assert f"\t{line}\n" in text
+        assert f"\n{line}\n" in text
     assert "remount" not in text
     assert script_for({}, absolute=True) == text
 
@@ -598,11 +599,11 @@ def test_script_readonly_and_user_parts() -> None:
                     "options": ["ro", "rshared"]}]}}
     text = script_for(entry, bundle="/c/app")
     assert text == script_for(entry, bundle="/c/app", absolute=True)
-    assert "\tmount -o bind /c/app/rootfs /c/app/rootfs\n" in text
-    assert "\tmount -t ext4 -o ro /dev/sda1 /mnt/data\n\tmount --make-rshared /mnt/data\n" in text
-    assert "\tmkdir -p /c/app/rootfs/var/run\n" in text
-    assert "\tmkdir -p /run/app\n" in text
-    assert "\tcgroup podruntime/x\n" in text
+    assert "\nmount -o bind /c/app/rootfs /c/app/rootfs\n" in text
+    assert "\nmount -t ext4 -o ro /dev/sda1 /mnt/data\nmount --make-rshared /mnt/data\n" in text
+    assert "\nmkdir -p /c/app/rootfs/var/run\n" in text
+    assert "\nmkdir -p /run/app\n" in text
+    assert "\ncgroup podruntime/x\n" in text
     assert text.index("mount -t ext4") < text.index("mkdir -p /run/app") < text.index("cgroup po")
 
 
@@ -611,22 +612,51 @@ def test_script_quotes_everything() -> None:
     text = script_for(entry, bundle="/c/my app")
     assert "mkdir -p '/a b/$(reboot)'" in text
     assert "'/c/my app/rootfs'" in text
-    assert """mount -o bind "/proc/$pid/ns/net" '/run/it'"'"'s'""" in text
     subprocess.run(["sh", "-n"], input=text, text=True, check=True)
+    _, runtime = build(entry)
+    hook = after_create_script(runtime, "/c/my app")
+    assert hook is not None
+    assert """mount -o bind "/proc/$pid/ns/net" '/run/it'"'"'s'""" in hook
 
 
-def test_script_process_phase() -> None:
+def test_after_create_hook() -> None:
     entry = {"runtime": {"interfaces": [{"name": "eth1"}, {"name": "v0", "peer": "v1"},
                                         {"name": "d0", "add": "dummy"}],
                          "bindNS": {"uts": "/run/ns/uts", "net": "/run/ns/net"}}}
-    text = script_for(entry)
-    after = text[text.index('pid="$1"'):]
-    assert 'ip link set eth1 netns "$pid"' in after
-    assert "ip link add name v0 type veth\n" in after
-    assert 'ip link set "$p" name v1' in after
-    assert "ip link add name d0 type dummy\n" in after
-    assert after.index("ns/net") < after.index("ns/uts")  # LinuxKit's order
-    subprocess.run(["sh", "-n"], input=text, text=True, check=True)
+    bundle = "/containers/onboot/000-app"
+    config, runtime = build(entry, bundle=bundle)
+    assert config["hooks"] == {"createRuntime": [{
+        "path": "/bin/sh", "args": ["sh", f"{bundle}/runtime-after-create.sh"],
+        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]}
+    hook = after_create_script(runtime, bundle)
+    assert hook is not None
+    assert 'ip link set eth1 netns "$pid"' in hook
+    assert "ip link add name v0 type veth\n" in hook
+    assert 'ip link set "$p" name v1' in hook
+    assert "ip link add name d0 type dummy\n" in hook
+    assert hook.index("ns/net") < hook.index("ns/uts")  # LinuxKit's order
+    assert "$pid" not in runtime_script(runtime, bundle)
+    subprocess.run(["sh", "-n"], input=hook, text=True, check=True)
+    # the pid comes from the container state runc gives on stdin
+    state = ('{"ociVersion":"1.0.2","id":"x","status":"creating","pid":4242,'
+             '"bundle":"/b","annotations":{"a":"\\"pid\\":1"}}')
+    pid_line = next(line for line in hook.splitlines() if line.startswith("pid="))
+    probe = f'{pid_line}\necho "$pid"\n'
+    out = subprocess.run(["sh", "-c", probe], input=state, text=True, capture_output=True)
+    assert out.stdout == "4242\n", out.stderr
+    # nothing that needs the pid: no hook, no script
+    config, runtime = build({}, bundle=bundle)
+    assert "hooks" not in config and after_create_script(runtime, bundle) is None
+
+
+def test_image_root_elsewhere() -> None:
+    """An image unpacked in another bundle is mounted from there (LinuxKit's reuse)."""
+    other = "/containers/onboot/000-first/lower"
+    _, runtime = build({}, bundle="/containers/services/app", image_root=other)
+    assert runtime["mounts"][2]["options"][0] == f"lowerdir={other}"
+    _, runtime = build({"readonly": True}, bundle="/containers/services/app", image_root=other)
+    assert runtime["mounts"][0] == {"destination": "/containers/services/app/rootfs",
+                                    "source": other, "options": ["bind"]}
 
 
 def _can_unshare() -> bool:

@@ -124,26 +124,26 @@ def test_a_failed_runtime_sh_skips_the_container(tmp_path: Path) -> None:
     assert not (tmp_path / "log").exists()
 
 
-def test_runtime_interfaces_run_in_steps(tmp_path: Path) -> None:
-    bundle = make_bundle(tmp_path / "onboot", "000-net", ["true"],
-                         runtime={"interfaces": [{"name": "eth1"}]},
-                         runtime_sh=f'pid="${{1:-none}}"\n'
-                                    f'echo "runtime.sh $pid" >> {tmp_path}/log\n')
-    stub(tmp_path / "bin", "runc", """
-echo "runc $*" >> "$LOG"
-[ "$1" = state ] && printf '{\\n  "id": "000-net",\\n  "pid": 999999\\n}\\n'
-exit 0
-""")
-    result = run_functions(tmp_path, f"run_bundles {tmp_path}/onboot onboot")
+def test_volumes_are_mounted_as_linuxkit_does(tmp_path: Path) -> None:
+    volumes = tmp_path / "containers" / "volumes"
+    for name in ("rw", "ro"):
+        (volumes / name / "lower").mkdir(parents=True)
+        (volumes / name / "merged").mkdir()
+    (volumes / "rw" / "tmp").mkdir()
+    (volumes / "broken").mkdir()  # no lower/merged: skipped
+    # a function, not a stub on PATH: busybox sh runs its own applets first
+    result = run_functions(tmp_path, f'mount() {{ echo "mount $*" >> "$LOG"; }}\n'
+                                     f"CONTAINERS={tmp_path}/containers\nmount_volumes")
     assert result.returncode == 0, result.stderr
+    v = volumes
     assert (tmp_path / "log").read_text().splitlines() == [
-        "runtime.sh none",
-        f"runc create --bundle {bundle} 000-net",
-        "runc state 000-net",
-        "runtime.sh 999999",
-        "runc start 000-net",
-        "runc delete --force 000-net",
+        f"mount --bind {v}/ro/lower {v}/ro/merged",
+        f"mount -o remount,bind,ro {v}/ro/merged",
+        f"mount -t tmpfs -o relatime tmpfs {v}/rw/tmp",
+        f"mount -t overlay -o lowerdir={v}/rw/lower,upperdir={v}/rw/tmp/upper,"
+        f"workdir={v}/rw/tmp/work overlay {v}/rw/merged",
     ]
+    assert (v / "rw" / "tmp" / "upper").is_dir() and (v / "rw" / "tmp" / "work").is_dir()
 
 
 def test_start_service_gives_containerd_an_absolute_root(tmp_path: Path) -> None:

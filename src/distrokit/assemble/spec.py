@@ -47,6 +47,7 @@ from typing import Any
 from distrokit.log import DistrokitError, warn
 
 OCI_VERSION = "1.2.1"  # what LinuxKit's vendored runtime-spec writes
+AFTER_CREATE = "runtime-after-create.sh"  # the createRuntime hook's script, in the bundle
 
 # Capabilities LinuxKit knows (moby/sys/capability ListKnown), in number order:
 # that is the order "all" expands to.
@@ -86,8 +87,21 @@ _PROPAGATION = frozenset(
 )
 
 
-def _fail(name: str, message: str, hint: str | None = None) -> DistrokitError:
-    return DistrokitError(f"container {name}: {message}", hint)
+class SpecError(DistrokitError):
+    """An entry no runtime spec can be made from. ``key`` is the entry's key the
+    problem is in (``value`` the bad item of a list), so the caller can point
+    at the line of the YAML, or at the image label, the value came from."""
+
+    def __init__(self, message: str, hint: str | None = None, key: str | None = None,
+                 value: Any = None) -> None:
+        super().__init__(message, hint)
+        self.key = key
+        self.value = value
+
+
+def _fail(name: str, message: str, hint: str | None = None, key: str | None = None,
+          value: Any = None) -> SpecError:
+    return SpecError(f"container {name}: {message}", hint, key, value)
 
 
 def _given(d: Mapping[str, Any], key: str) -> bool:
@@ -191,24 +205,34 @@ def assign_ids(containers: list[dict[str, Any]]) -> dict[str, int]:
     return {str(c["name"]): 100 + i for i, c in enumerate(containers)}
 
 
-def runtime_spec(cfg: dict[str, Any], *, ids: dict[str, int],
-                 bundle: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def runtime_spec(cfg: dict[str, Any], *, ids: dict[str, int], bundle: str | None = None,
+                 image_root: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(config.json, runtime.json)`` for an :func:`effective_config` result.
 
     ``ids`` is :func:`assign_ids`' map, for ``uid``/``gid``/``additionalGids``
     given as container names. ``bundle`` is the bundle's absolute path in the
     built system (e.g. ``/containers/services/getty``); with it ``runtime.json``
     has LinuxKit's absolute paths, without it paths relative to the bundle.
+    ``image_root`` is where the image is unpacked when another bundle already
+    holds it (LinuxKit unpacks an image once): the overlay's lower directory,
+    or the source of a read-only container's root bind.
+
+    With ``bundle``, a container whose ``runtime.json`` has work that needs its
+    pid (:func:`runtime_needs_pid`) gets an OCI ``createRuntime`` hook running
+    ``BUNDLE/runtime-after-create.sh`` (see :func:`after_create_script`): the
+    one moment both ``runc run`` and containerd give. LinuxKit's init does that
+    work between ``runc create`` and ``runc start`` instead, and cannot for
+    services; its ``config.json`` has no hooks.
     """
     name = str(cfg.get("name", "?"))
     readonly = bool(cfg.get("readonly", False))
     args = [str(a) for a in cfg.get("command") or []]
     if not args:
         raise _fail(name, "no command to run",
-                    "the image has no Entrypoint or Cmd; set command in the YAML")
+                    "the image has no Entrypoint or Cmd; set command in the YAML", "command")
 
-    caps = _capabilities(name, cfg.get("capabilities"))
-    ambient = _capabilities(name, cfg.get("ambient"))
+    caps = _capabilities(name, "capabilities", cfg.get("capabilities"))
+    ambient = _capabilities(name, "ambient", cfg.get("ambient"))
     bounding = sorted({*caps, *ambient})
     capabilities = {"bounding": bounding, "effective": caps, "inheritable": bounding,
                     "permitted": bounding, "ambient": ambient}
@@ -231,7 +255,8 @@ def runtime_spec(cfg: dict[str, Any], *, ids: dict[str, int],
     namespaces = _namespaces(name, cfg)
     hostname = str(cfg.get("hostname") or "")
     if hostname and {"type": "uts"} not in namespaces:  # runc refuses it
-        raise _fail(name, f"hostname '{hostname}' needs a new uts namespace", "add uts: new")
+        raise _fail(name, f"hostname '{hostname}' needs a new uts namespace", "add uts: new",
+                    "hostname")
     devices, device_rules = _devices(name, cfg.get("devices") or [])
     linux: dict[str, Any] = {
         "uidMappings": [_mapping(m) for m in cfg.get("uidMappings") or []],
@@ -254,7 +279,12 @@ def runtime_spec(cfg: dict[str, Any], *, ids: dict[str, int],
         "annotations": {str(k): str(v) for k, v in (cfg.get("annotations") or {}).items()},
         "linux": _compact(linux, keep=("resources",)),
     }
-    return _compact(config, keep=("ociVersion",)), _runtime(name, cfg, readonly, bundle)
+    runtime = _runtime(name, cfg, readonly, bundle, image_root)
+    if bundle and runtime_needs_pid(runtime):
+        hook = {"path": "/bin/sh", "args": ["sh", posixpath.join(bundle, AFTER_CREATE)],
+                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}
+        config["hooks"] = {"createRuntime": [hook]}
+    return _compact(config, keep=("ociVersion",)), runtime
 
 
 def _compact(d: dict[str, Any], keep: Iterable[str] = ()) -> dict[str, Any]:
@@ -268,7 +298,7 @@ def _empty(value: Any) -> bool:
     return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
 
 
-def _capabilities(name: str, given: list[str] | None) -> list[str]:
+def _capabilities(name: str, key: str, given: list[str] | None) -> list[str]:
     caps = [str(c) for c in given or []]
     if len(caps) == 1 and caps[0].lower() in ("all", "none"):
         return list(CAPABILITIES) if caps[0].lower() == "all" else []
@@ -276,7 +306,7 @@ def _capabilities(name: str, given: list[str] | None) -> list[str]:
         if cap not in CAPABILITIES:
             guess = "CAP_" + cap.upper().removeprefix("CAP_")
             hint = f"did you mean '{guess}'?" if guess in CAPABILITIES else None
-            raise _fail(name, f"unknown capability '{cap}'", hint)
+            raise _fail(name, f"unknown capability '{cap}'", hint, key, cap)
     return _unique(caps)
 
 
@@ -284,28 +314,32 @@ def _id(name: str, key: str, value: Any, ids: Mapping[str, int]) -> int:
     if value is None or value in ("", "root"):
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _fail(name, f"{key} must be a number or a container name, not {value!r}")
+        raise _fail(name, f"{key} must be a number or a container name, not {value!r}",
+                    key=key, value=value)
     if isinstance(value, str):
         if value not in ids:
             raise _fail(name, f"{key} '{value}' is not a container name",
-                        "use a number or the name of an onboot, onshutdown or service container")
+                        "use a number or the name of an onboot, onshutdown or service container",
+                        key, value)
         return ids[value]
     if not 0 <= value < 2**32:
-        raise _fail(name, f"{key} {value} is out of range")
+        raise _fail(name, f"{key} {value} is out of range", key=key, value=value)
     return value
 
 
 def _rlimit(name: str, text: str) -> dict[str, Any]:
     parts = [p.strip() for p in str(text).split(",", 2)]
     if len(parts) != 3:
-        raise _fail(name, f"cannot parse rlimit '{text}'", "expected 'name,soft,hard'")
+        raise _fail(name, f"cannot parse rlimit '{text}'", "expected 'name,soft,hard'",
+                    "rlimits", text)
     kind = parts[0].upper()
     kind = kind if kind.startswith("RLIMIT_") else f"RLIMIT_{kind}"
     if kind not in RLIMITS:
-        raise _fail(name, f"unknown rlimit '{parts[0]}' in '{text}'")
+        raise _fail(name, f"unknown rlimit '{parts[0]}' in '{text}'", key="rlimits", value=text)
     soft, hard = (_limit(name, text, p) for p in parts[1:])
     if soft > hard:
-        raise _fail(name, f"rlimit '{text}': soft limit is above hard limit")
+        raise _fail(name, f"rlimit '{text}': soft limit is above hard limit", key="rlimits",
+                    value=text)
     return {"type": kind, "hard": hard, "soft": soft}
 
 
@@ -313,7 +347,8 @@ def _limit(name: str, text: str, value: str) -> int:
     if value.lower() == "unlimited":
         return UNLIMITED
     if not (value.isascii() and value.isdigit()) or int(value) > UNLIMITED:  # as ParseUint
-        raise _fail(name, f"cannot parse rlimit '{text}': '{value}' is not a number")
+        raise _fail(name, f"cannot parse rlimit '{text}': '{value}' is not a number",
+                    key="rlimits", value=text)
     return int(value)
 
 
@@ -330,15 +365,17 @@ def _devices(name: str, given: list[dict[str, Any]]) -> tuple[list[dict[str, Any
         path, kind = str(dev.get("path", "")), str(dev.get("type", ""))
         if path == "all":  # a whole class of devices, cgroup access only
             if kind not in ("", "a", "b", "c"):
-                raise _fail(name, f"device 'all' has unknown type '{kind}'", "use a, b or c")
+                raise _fail(name, f"device 'all' has unknown type '{kind}'", "use a, b or c",
+                            "devices", dev)
             rules.append(_compact({"allow": True, "type": kind, "access": "rwm"}, keep=("allow",)))
             continue
         if kind not in ("c", "b", "u", "p"):
-            raise _fail(name, f"device {path} has unknown type '{kind}'", "use c, b, u or p")
+            raise _fail(name, f"device {path} has unknown type '{kind}'", "use c, b, u or p",
+                        "devices", dev)
         mode = str(dev.get("mode", ""))
         if not re.fullmatch(r"[0-7]{1,4}", mode) or int(mode, 8) > 0o777:
             raise _fail(name, f"cannot parse device mode '{mode}' of {path}",
-                        "expected an octal permission such as '0666'")
+                        "expected an octal permission such as '0666'", "devices", dev)
         major, minor = int(dev.get("major", 0)), int(dev.get("minor", 0))
         devices.append({"path": path, "type": kind, "major": major, "minor": minor,
                         "fileMode": int(mode, 8)})
@@ -360,13 +397,23 @@ def _resources(given: Mapping[str, Any], device_rules: list[dict[str, Any]]) -> 
     if blockio is not None:
         out["blockIO"] = dict(blockio)
     if given.get("hugepageLimits"):
-        # OCI wants the page size as a string such as "2MB"
-        out["hugepageLimits"] = [{"pageSize": str(h.get("pageSize", "")),
+        out["hugepageLimits"] = [{"pageSize": _page_size(h.get("pageSize", 0)),
                                   "limit": int(h.get("limit", 0))}
                                  for h in given["hugepageLimits"]]
     if given.get("network") is not None:
         out["network"] = dict(given["network"])
     return out
+
+
+def _page_size(size: Any) -> str:
+    """LinuxKit's schema gives a page size in bytes; OCI (and runc) want it as
+    "2MB": the largest unit that divides it."""
+    if isinstance(size, str):
+        return size
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"
 
 
 def _device_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,7 +436,8 @@ def _namespaces(name: str, cfg: Mapping[str, Any]) -> list[dict[str, str]]:
         elif value.startswith("/"):
             namespaces.append({"type": kind, "path": value})
         else:
-            raise _fail(name, f"{key}: '{value}' is not host, new, none or a namespace path")
+            raise _fail(name, f"{key}: '{value}' is not host, new, none or a namespace path",
+                        key=key)
     namespaces.append({"type": "mount"})
     return namespaces
 
@@ -416,14 +464,15 @@ def _mounts(name: str, cfg: Mapping[str, Any], readonly: bool) -> list[dict[str,
     for text in cfg.get("tmpfs") or []:
         parts = str(text).split(":")
         if len(parts) > 2 or not parts[0]:
-            raise _fail(name, f"cannot parse tmpfs '{text}'", "expected 'destination[:options]'")
+            raise _fail(name, f"cannot parse tmpfs '{text}'", "expected 'destination[:options]'",
+                        "tmpfs", text)
         opts = parts[1].split(",") if len(parts) == 2 else None
         mounts[parts[0]] = _mount(parts[0], "tmpfs", "tmpfs", opts)
     for text in cfg.get("binds") or []:
         parts = str(text).split(":")
         if not 2 <= len(parts) <= 3 or not parts[0] or not parts[1]:
             raise _fail(name, f"cannot parse bind '{text}'",
-                        "expected 'source:destination[:options]'")
+                        "expected 'source:destination[:options]'", "binds", text)
         opts = ["rw", "rbind", "rshared"]  # LinuxKit's default when no options are given
         if len(parts) == 3:
             opts = [o for o in parts[2].split(",") if o] + ["rbind"]
@@ -446,15 +495,17 @@ def _oci_mount(name: str, m: Mapping[str, Any]) -> dict[str, Any]:
     if not kind and dest == "/dev":
         kind = "tmpfs"
     if not kind:
-        raise _fail(name, f"mount for destination '{dest}' is missing type")
+        raise _fail(name, f"mount for destination '{dest}' is missing type", key="mounts",
+                    value=m)
     dest = dest or _DEFAULT_MOUNTPOINTS.get(kind, "")
     if not dest:
-        raise _fail(name, f"mount of type '{kind}' is missing destination")
+        raise _fail(name, f"mount of type '{kind}' is missing destination", key="mounts",
+                    value=m)
     return _mount(dest, kind, source or kind, m.get("options"))
 
 
-def _runtime(name: str, cfg: Mapping[str, Any], readonly: bool,
-             bundle: str | None) -> dict[str, Any]:
+def _runtime(name: str, cfg: Mapping[str, Any], readonly: bool, bundle: str | None,
+             image_root: str | None) -> dict[str, Any]:
     """runtime.json: the bundle's own rootfs mounts first, then what the YAML asks."""
 
     def at(path: str) -> str:  # a path in the bundle
@@ -464,13 +515,13 @@ def _runtime(name: str, cfg: Mapping[str, Any], readonly: bool,
         return path if path.startswith("/") else at(posixpath.join("rootfs", path))
 
     if readonly:  # bind rootfs onto itself: runc wants the root to be a mount point
-        layout = [_mount(at("rootfs"), "", at("rootfs"), ["bind"])]
+        layout = [_mount(at("rootfs"), "", image_root or at("rootfs"), ["bind"])]
     else:  # the image in lower/ under a tmpfs upper layer, merged at rootfs/
         layout = [
             _mount(at("tmp"), "tmpfs", "tmpfs", None),
             _mount(at("tmp"), "", "", ["remount", "private"]),  # keep the layers to ourselves
             _mount(at("rootfs"), "overlay", "overlay",
-                   [f"lowerdir={at('lower')}", f"upperdir={at('tmp/upper')}",
+                   [f"lowerdir={image_root or at('lower')}", f"upperdir={at('tmp/upper')}",
                     f"workdir={at('tmp/work')}"]),
         ]
     rt = cfg.get("runtime") or {}
@@ -479,16 +530,16 @@ def _runtime(name: str, cfg: Mapping[str, Any], readonly: bool,
         mount = _mount(str(m.get("destination") or ""), str(m.get("type") or ""),
                        str(m.get("source") or ""), m.get("options"))
         if not mount["destination"]:
-            raise _fail(name, "runtime mount without a destination")
+            raise _fail(name, "runtime mount without a destination", key="runtime")
         mount["destination"] = in_rootfs(mount["destination"])
         user_mounts.append(mount)
     interfaces = []
     for iface in rt.get("interfaces") or []:
         ifname, add, peer = (str(iface.get(k) or "") for k in ("name", "add", "peer"))
         if not ifname:
-            raise _fail(name, "runtime interface without a name")
+            raise _fail(name, "runtime interface without a name", key="runtime")
         if (add or ("veth" if peer else "")) == "veth" and not peer:
-            raise _fail(name, f"runtime interface {ifname}: a veth needs a peer")
+            raise _fail(name, f"runtime interface {ifname}: a veth needs a peer", key="runtime")
         interfaces.append(_compact({"name": ifname, "add": add, "peer": peer})
                           | {"createInRoot": bool(iface.get("createInRoot", False))})
     bind_ns = rt.get("bindNS") or {}
@@ -503,7 +554,8 @@ def _runtime(name: str, cfg: Mapping[str, Any], readonly: bool,
 
 
 def runtime_needs_pid(runtime: dict[str, Any]) -> bool:
-    """Whether :func:`runtime_script` has work for after ``runc create`` (given the pid)."""
+    """Whether ``runtime.json`` has work that needs the container's pid (its
+    interfaces, bindNS): then the bundle gets a hook, see :func:`after_create_script`."""
     return bool(runtime.get("interfaces")) or any((runtime.get("bindNS") or {}).values())
 
 
@@ -519,66 +571,76 @@ def _sh(*argv: str) -> str:
 
 
 def runtime_script(runtime: dict[str, Any], bundle: str) -> str:
-    """A busybox ``sh`` script doing what ``runtime.json`` asks.
-
-    Run it without arguments before the container is created: mounts (making
-    each destination, and an overlay's upperdir/workdir), then ``mkdir``, then
-    ``cgroups`` (v2, or every v1 hierarchy), as LinuxKit's init does. Run it
-    with the container's pid after ``runc create`` and before ``runc start``
-    (see :func:`runtime_needs_pid`): it moves/creates ``interfaces`` and binds
-    the ``bindNS`` namespaces, which need the container's process. A plain
-    ``runc run`` leaves no moment for that part.
+    """A busybox ``sh`` script doing what ``runtime.json`` asks before the
+    container is created: mounts (making each destination, and an overlay's
+    upperdir/workdir), then ``mkdir``, then ``cgroups`` (v2, or every v1
+    hierarchy), as LinuxKit's init does. The init runs it before ``runc run``
+    or ``ctr run``; what needs the container's pid is in
+    :func:`after_create_script`.
 
     Relative paths (destinations, ``mkdir``, overlay directories, the source of
     a bind mount) are taken relative to ``bundle``. Propagation options
     (``private``, ``rshared``...) become ``mount --make-*`` commands; a bare
     ``remount`` that only carries one (LinuxKit's own ``remount,private``) is
-    dropped (the kernel would ignore the propagation in it anyway). Busybox
-    ``ip`` cannot name a veth peer: the peer it auto-names is renamed. Links of
-    another type are made in the root namespace and then moved (LinuxKit makes
-    them inside unless ``createInRoot``); busybox ``ip`` knows only some link
-    types. ``namespace`` (containerd's) means nothing here.
+    dropped (the kernel would ignore the propagation in it anyway).
+    ``namespace`` (containerd's) is read by the init itself.
     """
 
     def at(path: str) -> str:
         return path if path.startswith("/") else posixpath.join(bundle, path)
 
-    before: list[str] = []
+    lines: list[str] = []
     for m in runtime.get("mounts") or []:
-        before += _mount_commands(m, at)
-    before += [_sh("mkdir", "-p", at(d)) for d in runtime.get("mkdir") or []]
+        lines += _mount_commands(m, at)
+    lines += [_sh("mkdir", "-p", at(d)) for d in runtime.get("mkdir") or []]
     if runtime.get("cgroups"):
-        before += [
+        lines += [
             "cgroup() {",
             '\tif [ -e /sys/fs/cgroup/cgroup.controllers ]; then mkdir -p "/sys/fs/cgroup/$1"',
             '\telse for h in /sys/fs/cgroup/*/; do mkdir -p "$h$1"; done; fi',
             "}",
         ]
-        before += [_sh("cgroup", c.lstrip("/")) for c in runtime["cgroups"]]
+        lines += [_sh("cgroup", c.lstrip("/")) for c in runtime["cgroups"]]
+    return "\n".join([
+        "#!/bin/sh",
+        f"# Generated by distrokit from the runtime.json of {bundle}:",
+        "# prepares the bundle; the init runs it before the container is created.",
+        "set -eu",
+        *lines,
+    ]) + "\n"
 
-    after: list[str] = []
+
+def after_create_script(runtime: dict[str, Any], bundle: str) -> str | None:
+    """The ``createRuntime`` hook's script: ``interfaces`` and ``bindNS``, which
+    need the container's process. None when ``runtime.json`` asks for neither.
+
+    runc runs it in the host's namespaces once the container's namespaces
+    exist, before the container's program starts, with the container's state
+    (JSON, holding its ``pid``) on standard input; a failure stops the start.
+    Busybox ``ip`` cannot name a veth peer: the peer it auto-names is renamed.
+    Links are made in the root namespace and then moved (LinuxKit makes them
+    inside unless ``createInRoot``); busybox ``ip`` knows only some link types.
+    """
+    if not runtime_needs_pid(runtime):
+        return None
+    lines: list[str] = []
     for iface in runtime.get("interfaces") or []:
-        after += _interface_commands(iface)
+        lines += _interface_commands(iface)
     for ns in _BIND_NS:
         path = (runtime.get("bindNS") or {}).get(ns) or ""
         if path:  # the target must exist as a file to bind a namespace onto it
-            after += [_sh("mkdir", "-p", posixpath.dirname(path) or "/"), _sh("touch", path),
+            lines += [_sh("mkdir", "-p", posixpath.dirname(path) or "/"), _sh("touch", path),
                       _sh("mount", "-o", "bind", _Raw(f'"/proc/$pid/ns/{ns}"'), path)]
-
-    lines = [
+    return "\n".join([
         "#!/bin/sh",
-        f"# Generated by distrokit from the runtime.json of {bundle}.",
-        "# No argument: prepare the bundle before runc create/run.",
-        "# A pid: set up the created container's interfaces and namespaces before runc start.",
+        f"# Generated by distrokit from the runtime.json of {bundle}: the OCI",
+        "# createRuntime hook; the container's state (JSON) is on standard input.",
         "set -eu",
-        'if [ "$#" -eq 0 ]; then',
-        *(f"\t{line}" for line in before or [":"]),
-        "\texit 0",
-        "fi",
-        'pid="$1"',
-        *(after or [":"]),
-    ]
-    return "\n".join(lines) + "\n"
+        # the first "pid" is the state's own (annotations come after it)
+        """pid=$(grep -o '"pid": *[0-9]*' | head -n 1 | tr -dc 0-9)""",
+        '[ -n "$pid" ] || { echo "no pid in the container state" >&2; exit 1; }',
+        *lines,
+    ]) + "\n"
 
 
 def _mount_commands(m: Mapping[str, Any], at: Callable[[str], str]) -> list[str]:

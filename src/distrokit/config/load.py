@@ -29,6 +29,7 @@ ResolvePkg = Callable[[Path], str]
 
 LISTS = ("init", "onboot", "onshutdown", "services", "files", "volumes")
 VOLUME_NAME = re.compile(r"^[a-z0-9_-]+$")
+PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 LABEL = "org.mobyproject.config"
 
 
@@ -242,7 +243,42 @@ def _check_volumes(system: System, where: Where) -> list[Problem]:
             )
         else:
             seen[v.name] = i
+        if v.format == "oci" and not v.image:
+            problems.append(Problem(f"volumes[{i}]: format oci needs an image",
+                                    where.key(("volumes", i, "format"))))
+        for j, platform in enumerate(v.platforms or []):
+            if not PLATFORM.match(platform):
+                where_ = ("volumes", i, "platforms", j)
+                problems.append(Problem(f"{loc_text(where_)}: {platform!r} is not a platform "
+                                        "like linux/amd64 or linux/arm/v7", where.value(where_)))
+    for use, source, options in volume_uses(system):
+        volume = system.volume(source)
+        if volume is None:
+            problems.append(Problem(f"{loc_text(use)}: no volume is named {source!r} (a bind "
+                                    "source not starting with '/' names a volume)",
+                                    where.value(use)))
+        elif volume.readonly and not ("ro" in options and "rw" not in options):
+            problems.append(Problem(f"{loc_text(use)}: volume {source!r} is read-only: "
+                                    "bind it with the option ro", where.value(use)))
     return problems
+
+
+def volume_uses(system: System) -> list[tuple[tuple[str | int, ...], str, list[str]]]:
+    """Every bind of a volume written in the containers (``binds``, ``binds.add``,
+    bind ``mounts`` whose source does not start with '/'), as LinuxKit finds
+    them: (where it is, the volume's name, the bind's options)."""
+    found: list[tuple[tuple[str | int, ...], str, list[str]]] = []
+    for section, i, c in system.containers():
+        for key in ("binds", "binds.add"):
+            for j, text in enumerate(getattr(c, key.replace(".", "_")) or []):
+                parts = text.split(":")
+                if parts[0] and not parts[0].startswith("/"):
+                    options = parts[2].split(",") if len(parts) > 2 else []
+                    found.append(((section, i, key, j), parts[0], options))
+        for j, m in enumerate(c.mounts or []):
+            if m.type == "bind" and m.source and not m.source.startswith("/"):
+                found.append(((section, i, "mounts", j, "source"), m.source, m.options or []))
+    return found
 
 
 def _check_files(system: System, where: Where) -> list[Problem]:

@@ -290,6 +290,9 @@ class System(Strict):
         stages use it to point their errors at the line."""
         return self._where.value(loc)
 
+    def volume(self, name: str) -> Volume | None:
+        return next((v for v in self.volumes if v.name == name), None)
+
     def containers(self) -> list[tuple[str, int, Container]]:
         """Every container with its section and index, in build order."""
         return [

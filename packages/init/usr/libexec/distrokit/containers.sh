@@ -2,9 +2,12 @@
 # rc.shutdown. The layout (one OCI bundle per container) is LinuxKit's:
 #   /containers/onboot/NNN-NAME/ and /containers/onshutdown/NNN-NAME/: runc, in order
 #   /containers/services/NAME/: containerd, all at once
+#   /containers/volumes/NAME/: volumes, mounted first (mount_volumes)
 # Each bundle has config.json (root.path "rootfs", relative), runtime.json and
-# runtime.sh (what runtime.json asks for: without arguments the mounts and
-# directories, with the container's pid its interfaces and bindNS).
+# runtime.sh (runtime.json's mounts, directories and cgroups, run before the
+# container is created). runtime.json's interfaces and bindNS need the
+# container's pid: distrokit writes them as a createRuntime hook in
+# config.json, which runc runs (under containerd too).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 CONTAINERS=/containers
@@ -20,25 +23,21 @@ prepare_bundle() {
 	(cd "$1" && sh "$1/runtime.sh")
 }
 
-# needs_pid BUNDLE: whether runtime.sh has work to do with the container's
-# pid (runtime interfaces or bindNS), between runc create and runc start:
-# distrokit writes such commands with "$pid" in them.
-needs_pid() {
-	[ -f "$1/runtime.sh" ] && grep -v '^pid=' "$1/runtime.sh" | grep -q '\$pid'
-}
-
-# run_in_steps BUNDLE ID: runc create, runtime.sh PID, runc start, then wait
-# for the container to end. Its exit code is lost: it is not our child.
-run_in_steps() {
-	runc create --bundle "$1" "$2" </dev/null || return
-	pid=$(runc state "$2" | sed -n 's/^[[:space:]]*"pid":[[:space:]]*\([0-9]*\).*/\1/p')
-	if ! sh "$1/runtime.sh" "$pid"; then
-		runc delete --force "$2"
-		return 1
-	fi
-	runc start "$2" || return
-	while kill -0 "$pid" 2>/dev/null; do
-		sleep 0.2
+# mount_volumes: mount every volume's merged directory, as LinuxKit's
+# 005-volumes: an overlay of lower/ under a tmpfs in tmp/ (the volume is
+# writable), or a read-only bind of lower/ (no tmp/: readonly: true).
+mount_volumes() {
+	for volume in "$CONTAINERS"/volumes/*; do
+		[ -d "$volume/merged" ] && [ -d "$volume/lower" ] || continue
+		if [ -d "$volume/tmp" ]; then
+			mount -t tmpfs -o relatime tmpfs "$volume/tmp" &&
+				mkdir -p "$volume/tmp/upper" "$volume/tmp/work" &&
+				mount -t overlay -o "lowerdir=$volume/lower,upperdir=$volume/tmp/upper,workdir=$volume/tmp/work" \
+					overlay "$volume/merged"
+		else
+			mount --bind "$volume/lower" "$volume/merged" &&
+				mount -o remount,bind,ro "$volume/merged"
+		fi || echo "distrokit: volume ${volume##*/} could not be mounted"
 	done
 }
 
@@ -54,11 +53,9 @@ run_bundles() {
 			echo "distrokit: $2 container $name: runtime.sh failed, not started"
 			continue
 		fi
-		if needs_pid "$bundle"; then
-			run_in_steps "$bundle" "$id"
-		else
-			runc run --bundle "$bundle" "$id" </dev/null
-		fi
+		# A container whose runtime.json needs its pid (interfaces, bindNS)
+		# has a createRuntime hook in config.json that does that part.
+		runc run --bundle "$bundle" "$id" </dev/null
 		status=$?
 		[ "$status" -eq 0 ] || echo "distrokit: $2 container $name exited with code $status"
 		runc delete --force "$id" 2>/dev/null
@@ -97,9 +94,6 @@ start_service() {
 		echo "distrokit: service $name: runtime.sh failed, not started"
 		return 1
 	fi
-	# ctr run creates and starts in one go: no moment for runtime.sh PID.
-	needs_pid "$1" &&
-		echo "distrokit: service $name: runtime interfaces and bindNS are ignored for services"
 	# containerd runs the spec from its own bundle directory, so root.path
 	# must be absolute there.
 	mkdir -p "$RUN_DIR/services"
