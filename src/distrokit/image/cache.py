@@ -6,16 +6,23 @@ cache, renamed into place once its digest is checked), so no half blob is ever
 visible. ``index.json`` is rewritten under a lock, so concurrent builds can
 share one cache. Images are named by the ``org.opencontainers.image.ref.name``
 annotation holding the normalised reference.
+
+Every process that opens the cache holds a shared lock on ``.gc-lock`` for
+as long as it runs; ``cache clean`` needs it exclusively, so it never deletes
+a blob that a running pull or build has just written but not yet tagged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,6 +54,9 @@ class Cache:
             self._write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
         if not (root / "index.json").exists():
             self._write_index([])
+        # Shared for this object's life; see exclusive().
+        self._gc = (root / ".gc-lock").open("a")
+        fcntl.flock(self._gc, fcntl.LOCK_SH)
 
     @property
     def tmp(self) -> Path:
@@ -94,15 +104,35 @@ class Cache:
         return digest
 
     @contextlib.contextmanager
-    def blob_writer(self) -> Iterator[BlobWriter]:
-        """Stream a blob in; it appears under its digest only if the block ends cleanly."""
+    def blob_writer(self, expected: str | None = None) -> Iterator[BlobWriter]:
+        """Stream a blob in; it appears under its digest only if the block ends cleanly
+        (and, when expected is given, only if the bytes have that digest)."""
         writer = BlobWriter(self)
         try:
             yield writer
         except BaseException:
             writer.discard()
             raise
-        writer.commit()
+        writer.commit(expected)
+
+    def blob_digests(self) -> list[str]:
+        return sorted("sha256:" + p.name for p in (self.root / "blobs" / "sha256").iterdir()
+                      if len(p.name) == 64)
+
+    def check_blob(self, digest: str) -> bool:
+        """Re-hash a stored blob: True when its bytes match its name."""
+        h = hashlib.sha256()
+        try:
+            with self.blob_path(digest).open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except FileNotFoundError:
+            return False
+        return "sha256:" + h.hexdigest() == digest
+
+    def drop_blob(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.blob_path(digest).unlink()
 
     # -- images ------------------------------------------------------------
 
@@ -152,6 +182,78 @@ class Cache:
             self._write_index(after)
         return len(after) != len(before)
 
+    def closure(self, desc: oci.Descriptor) -> Closure:
+        """The blobs an image needs, and whether all of them are present.
+
+        An index counts as complete when it and at least one of its manifests
+        are (a pull keeps only the platform it was asked for)."""
+        digest = desc["digest"]
+        if not self.has_blob(digest):
+            return Closure({digest}, complete=False)
+        try:
+            value = json.loads(self.blob_path(digest).read_bytes())
+        except (OSError, ValueError):
+            return Closure({digest}, complete=False)
+        if not isinstance(value, dict):
+            return Closure({digest}, complete=False)
+        if "manifests" in value:
+            children = [self.closure(m) for m in value.get("manifests", [])
+                        if isinstance(m, dict) and self.has_blob(str(m.get("digest", "")))]
+            blobs = {digest}.union(*(c.blobs for c in children))
+            return Closure(blobs, complete=bool(children) and all(c.complete for c in children))
+        needed = [value.get("config", {}), *list(value.get("layers", []))]
+        blobs = {digest} | {str(d.get("digest")) for d in needed if isinstance(d, dict)}
+        return Closure(blobs, complete=all(self.has_blob(d) for d in blobs))
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No other distrokit process is using the cache while this block runs."""
+        try:
+            fcntl.flock(self._gc, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DistrokitError(
+                f"the cache {self.root} is in use by another distrokit process",
+                hint="try again when it has finished") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(self._gc, fcntl.LOCK_SH)
+
+    def clean(self, everything: bool = False) -> tuple[int, int]:
+        """Drop unreferenced blobs and leftover temporary files (or everything):
+        (blobs removed, bytes freed)."""
+        count = freed = 0
+        with self.exclusive(), self.lock():
+            if everything:
+                self._write_index([])
+            keep: set[str] = set()
+            for desc in self.names().values():
+                keep |= self.closure(desc).blobs
+            for digest in self.blob_digests():
+                if digest not in keep:
+                    path = self.blob_path(digest)
+                    freed += path.stat().st_size
+                    path.unlink()
+                    count += 1
+            for leftover in self.tmp.iterdir():
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+        return count, freed
+
+    def verify(self) -> tuple[list[str], list[str]]:
+        """Re-hash every blob, drop the corrupt ones and untag the images that
+        lost a blob: (corrupt digests, untagged names)."""
+        corrupt = [d for d in self.blob_digests() if not self.check_blob(d)]
+        for digest in corrupt:
+            self.drop_blob(digest)
+        untagged = [name for name, desc in self.names().items()
+                    if not self.closure(desc).complete]
+        for name in untagged:
+            self.untag(name)
+        return corrupt, untagged
+
     # -- helpers -----------------------------------------------------------
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
@@ -167,6 +269,12 @@ class Cache:
             raise
 
 
+@dataclass(frozen=True)
+class Closure:
+    blobs: set[str]
+    complete: bool
+
+
 class BlobWriter:
     """A blob being streamed into the cache: hashed as written, renamed when done."""
 
@@ -180,7 +288,7 @@ class BlobWriter:
         self.size = 0
         self.digest = ""
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
@@ -189,9 +297,21 @@ class BlobWriter:
     def flush(self) -> None:
         pass
 
-    def commit(self) -> None:
+    def restart(self) -> None:
+        """Forget what was written (a download starting over)."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def commit(self, expected: str | None = None) -> None:
         self._file.close()
         self.digest = "sha256:" + self._hash.hexdigest()
+        if expected is not None and self.digest != expected:
+            self.discard()
+            raise DistrokitError(
+                f"blob {expected} does not match its digest (got {self.digest}); "
+                "it was not stored")
         target = self.cache.blob_path(self.digest)
         if target.exists():
             self._path.unlink()
