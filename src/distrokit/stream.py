@@ -55,8 +55,10 @@ class Entry:
 def source_date_epoch() -> int:
     """The fixed mtime of everything distrokit writes: SOURCE_DATE_EPOCH, else 0."""
     value = os.environ.get("SOURCE_DATE_EPOCH", "0") or "0"
-    if not value.isdigit():
-        raise DistrokitError(f"SOURCE_DATE_EPOCH must be a number of seconds, not {value!r}")
+    # cpio (newc) headers hold 32-bit times.
+    if not value.isdigit() or int(value) > 0xFFFFFFFF:
+        raise DistrokitError(
+            f"SOURCE_DATE_EPOCH must be a number of seconds up to 4294967295, not {value!r}")
     return int(value)
 
 

@@ -212,5 +212,5 @@ def test_templates_only_in_local_files(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load(["-"], resolve_pkg=lambda p: "x:1")
     assert caught.value.message == (
-        "<stdin>:2:5: @pkg:../pkg/init: @pkg: templates work only in local files"
+        "<stdin>:2:5: @pkg:../pkg/init: a relative @pkg: path needs a local file to be relative to"
     )

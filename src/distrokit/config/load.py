@@ -144,10 +144,12 @@ def _resolve_templates(doc: Document, base: Path | None, resolve_pkg: ResolvePkg
     for loc in doc.templates:
         pos = doc.where.value(loc)
         value = get_at(doc.data, loc)
-        if base is None:
-            raise ConfigError([Problem(f"{value}: @pkg: templates work only in local files", pos)])
+        target = Path(value[len(TEMPLATE_PREFIX) :])
+        if base is None and not target.is_absolute():
+            raise ConfigError([Problem(
+                f"{value}: a relative @pkg: path needs a local file to be relative to", pos)])
         try:
-            set_at(doc.data, loc, resolve_pkg(base / value[len(TEMPLATE_PREFIX) :]))
+            set_at(doc.data, loc, resolve_pkg(target if base is None else base / target))
         except DistrokitError as e:
             raise ConfigError([Problem(e.message, pos)], e.hint) from None
     return System.model_validate(doc.data)
@@ -296,6 +298,8 @@ def _check_files(system: System, where: Where) -> list[Problem]:
 
         if f.path.strip("/") == "":
             bad_value("path", "must name a file, not be empty or /")
+        elif ".." in f.path.split("/"):
+            bad_value("path", f"{f.path!r} must not contain '..': files stay inside the system")
         if f.mode and not re.fullmatch(r"[0-7]{1,4}", f.mode):
             bad_value("mode", f'{f.mode!r} is not an octal file mode like "0644"')
         if f.metadata not in ("", "yaml", "json"):

@@ -52,6 +52,10 @@ DEFAULT_SUITE = "bookworm"
 _RESOLVER_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
+# Mirrors found unreachable in this process: every package of a build has its
+# own Archive, and each would otherwise try again and warn again.
+_UNREACHABLE: set[str] = set()
+
 
 @dataclass(frozen=True)
 class Repo:
@@ -209,6 +213,9 @@ class Archive:
                 self._fresh.add(repo)
                 return path
         url = f"{repo.dists}/InRelease"
+        if not self.refresh and path.exists() and repo.dists in _UNREACHABLE:
+            self._fresh.add(repo)  # already found offline in this run: said once
+            return path
         try:
             with step(f"fetching {url}"):
                 data = self._get(url)
@@ -217,6 +224,7 @@ class Archive:
                 raise
             # Offline builds keep working on the last verified index.
             warn(f"{e.message}; using the cached index of {repo.suite}")
+            _UNREACHABLE.add(repo.dists)
             self._fresh.add(repo)
             return path
         except _NotFound:

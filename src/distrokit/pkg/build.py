@@ -38,7 +38,8 @@ class ResolvedPackage:
     @property
     def tag(self) -> str:
         versions = [f"{p.name}={p.version}={p.architecture}={p.sha256}" for p in self.debs]
-        return package_tag(self.directory, versions)
+        # The image's mtimes come from SOURCE_DATE_EPOCH: another epoch, another image.
+        return package_tag(self.directory, versions, source_date_epoch())
 
     @property
     def ref(self) -> str:

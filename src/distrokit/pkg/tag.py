@@ -30,9 +30,11 @@ def directory_digest(directory: Path) -> Iterable[str]:
                 yield f"file {rel} {executable} {content}"
 
 
-def package_tag(directory: Path, debian_versions: Iterable[str]) -> str:
+def package_tag(directory: Path, debian_versions: Iterable[str], mtime: int = 0) -> str:
     h = hashlib.sha256()
     h.update(f"distrokit-package {BUILDER_VERSION}\n".encode())
+    if mtime:  # 0, the default, keeps the tags of earlier builds
+        h.update(f"mtime {mtime}\n".encode())
     for line in directory_digest(directory):
         h.update(line.encode() + b"\n")
     for line in debian_versions:
