@@ -46,10 +46,14 @@ config: {pid: host}
     [
         ("imag: x\n", "build.yml:1:1: unknown key 'imag'"),
         ("image: x\nfiles:\n  - path: /a\n    mode: 999\n",
-         "build.yml:4:5: files.0.mode: Input should be a valid string"),
+         "build.yml:4:11: files[0].mode: expected a string, got an integer (999) "
+         "(put it in quotes)"),
         ("image: x\nfiles:\n  - path: /a\n    contents: a\n    directory: true\n",
          "exactly one of source, contents, directory, symlink"),
-        ("image: Bad Name\n", "build.yml:1:1: image"),
+        ("image: Bad Name\n", "build.yml:1:8: image: 'Bad Name' is not an image name"),
+        ("image: x\ndebian:\n  pakages: [a]\n",
+         "build.yml:3:3: unknown key 'pakages' in debian (did you mean 'packages'?)"),
+        ("image: x\nkernel: \"yes\"\n", "build.yml:2:9: kernel: expected true or false"),
         ("image: [\n", "build.yml:2:1"),
         ("- a\n", "expected a mapping"),
     ],

@@ -103,6 +103,8 @@ def _wrong_value(err: ErrorDetails, loc: Loc, root: str) -> str:
     if kind == "literal_error":
         expected = str((err.get("ctx") or {}).get("expected", "")).replace("'", "").split(" or ")
         return f"{path}: expected one of {', '.join(sorted(expected))}, got {describe(value)}"
+    if kind == "value_error":  # our own validators: their message is already the text
+        return f"{path}: {err['msg'].removeprefix('Value error, ')}"
     if kind not in _EXPECTED:
         return f"{path}: {err['msg']}"
     text = f"{path}: expected {_EXPECTED[kind]}, got {describe(value)}"

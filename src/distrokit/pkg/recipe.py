@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
 
+from distrokit.config.explain import explain
+from distrokit.config.problems import ConfigError
+from distrokit.config.yamlpos import parse
 from distrokit.log import DistrokitError
 
 DEFAULT_DROP = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
                 "usr/share/lintian", "usr/share/bug")
 
 
+_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # strict: "yes" is not true and "0" is not 0, as in the system YAML
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class DebianSpec(_Strict):
@@ -60,8 +66,8 @@ class FileSpec(_Strict):
 
 
 class Recipe(_Strict):
-    image: str = Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-    org: str = Field("distrokit", pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+    image: str
+    org: str = "distrokit"
     debian: DebianSpec | None = None
     busybox_applets: str | None = Field(None, alias="busybox-applets")
     kernel: bool = False
@@ -72,12 +78,22 @@ class Recipe(_Strict):
     workdir: str = "/"
     config: dict[str, Any] | None = None
 
+    @field_validator("image", "org")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an image name: lower-case letters, digits, "
+                             "'.', '_', '-', and '/' between parts")
+        return value
+
     @property
     def name(self) -> str:
         return f"{self.org}/{self.image}"
 
 
 def load_recipe(directory: Path) -> Recipe:
+    """DIR/build.yml, validated; problems are reported as the system YAML's are:
+    every one at once, each as FILE:LINE:COL, with the closest key for a typo."""
     path = directory / "build.yml"
     if not directory.is_dir():
         raise DistrokitError(f"package directory {directory} not found")
@@ -85,55 +101,12 @@ def load_recipe(directory: Path) -> Recipe:
         text = path.read_text()
     except FileNotFoundError:
         raise DistrokitError(f"{path} not found: a package directory needs a build.yml") from None
-    yaml = YAML(typ="rt")
-    try:
-        data = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise DistrokitError(f"{where}: {exc.problem}") from None
-    if not isinstance(data, dict):
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DistrokitError(f"cannot read {path}: {exc}") from None
+    doc = parse(text, str(path))
+    if not isinstance(doc.data, dict):
         raise DistrokitError(f"{path}: expected a mapping with at least 'image'")
     try:
-        return Recipe.model_validate(_plain(data))
+        return Recipe.model_validate(doc.data)
     except ValidationError as exc:
-        problems = [f"{path}:{_position(data, err['loc'])}: {_describe(err)}"
-                    for err in exc.errors()]
-        raise DistrokitError("\n".join(problems)) from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _describe(err: Any) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "build.yml"
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {loc!r}"
-    return f"{loc}: {err['msg']}"
-
-
-def _position(data: Any, loc: tuple[Any, ...]) -> str:
-    """LINE:COLUMN of the deepest node of loc that the YAML has (1-based)."""
-    line, col = 0, 0
-    node = data
-    for key in loc:
-        lc = getattr(node, "lc", None)
-        try:
-            if isinstance(node, dict) and key in node:
-                if lc is not None:
-                    line, col = lc.key(key)
-                node = node[key]
-            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-                if lc is not None:
-                    line, col = lc.item(key)
-                node = node[key]
-            else:
-                break
-        except (KeyError, TypeError):
-            break
-    return f"{line + 1}:{col + 1}"
+        raise ConfigError(explain(exc, Recipe, doc.where.place, "build.yml")) from None
