@@ -3,12 +3,10 @@ root filesystem -> output formats. The one place where the stages meet."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Sequence
 from functools import cache as memoize
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from distrokit.assemble.rootfs import RootFS
 from distrokit.config.dump import dump_yaml
@@ -16,26 +14,50 @@ from distrokit.config.load import load
 from distrokit.image.cache import Cache
 from distrokit.image.image import Image
 from distrokit.image.reference import normalise
+from distrokit.image.transfer import Session, ensure
 from distrokit.log import DistrokitError, info, step
 from distrokit.output.compress import Compression
-from distrokit.output.formats import Format
-from distrokit.output.kernel_initrd import write_kernel_initrd
+from distrokit.output.write import check_formats, parse_formats, write_formats
 from distrokit.pkg import build as pkg
-from distrokit.stream import source_date_epoch, write_tar
+from distrokit.stream import source_date_epoch
 
 
 def default_name(source: str) -> str:
+    """The output name a source gives: its file name without .yml/.yaml."""
     if source == "-":
         return "distrokit"
-    base = source.rstrip("/").rsplit("/", 1)[-1]
+    path = urlsplit(source).path if "://" in source else source
+    base = path.rstrip("/").rsplit("/", 1)[-1]
     for suffix in (".yml", ".yaml"):
         base = base.removesuffix(suffix)
     return base or "distrokit"
 
 
-def image_loader(cache: Cache) -> object:
+def check_name(name: str) -> str:
+    """Output names become file names inside --dir: no paths, nothing hidden."""
+    if not name or "/" in name or name.startswith(".") or "\0" in name:
+        raise DistrokitError(f"invalid output name {name!r}",
+                             hint="a plain file name, without '/' and not starting with '.'")
+    return name
+
+
+def image_loader(cache: Cache, session: Session | None = None, pull: bool = False,
+                 local: set[str] | None = None) -> object:
+    """Images by reference: from the cache, pulled from their registry when
+    missing (or always with pull, except the packages built in this run)."""
     @memoize
     def load_image(ref: str) -> Image:
+        if session is not None:
+            refresh = pull and normalise(ref) not in (local or set())
+            try:
+                ensure(cache, ref, session, refresh=refresh)
+            except DistrokitError as exc:
+                if cache.lookup(ref) is None or refresh:
+                    raise DistrokitError(
+                        f"image {normalise(ref)} is not in the cache and cannot be "
+                        f"pulled: {exc.message}",
+                        hint="build it with 'distrokit pkg build DIR', refer to it as "
+                             "@pkg:DIR, or check the registry") from None
         image = Image.open(cache, ref)
         if image is None:
             raise DistrokitError(
@@ -56,44 +78,38 @@ def build_system(
     formats: Sequence[str] | None,
     compression: str,
     dry_run: bool = False,
+    pull: bool = False,
+    session: Session | None = None,
+    size_mb: int = 0,
+    output: str | None = None,
 ) -> list[Path]:
+    chosen = parse_formats(formats)
+    if not dry_run:
+        check_formats(chosen, output)  # missing tools fail before any work
+    local: set[str] = set()
+
+    def build_pkg(path: Path) -> str:
+        # A dry run only names packages; it never builds into the cache.
+        ref = pkg.show_tag(path, cache) if dry_run else pkg.build(path, cache)
+        local.add(normalise(ref))
+        return ref
+
     with step("reading the configuration"):
-        system = load(sources, resolve_pkg=lambda path: pkg.build(path, cache))
+        system = load(sources, resolve_pkg=build_pkg)
     if dry_run:
         print(dump_yaml(system), end="")
         return []
-    name = name or default_name(sources[0])
-    chosen = [Format(f) for f in (formats or [Format.KERNEL_INITRD.value])]
+    name = check_name(default_name(sources[0]) if name is None else name)
     mtime = source_date_epoch()
-    rootfs = RootFS(system, image_loader(cache), mtime)  # type: ignore[arg-type]
+    rootfs = RootFS(system, image_loader(cache, session, pull, local), mtime)  # type: ignore[arg-type]
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DistrokitError(f"cannot create output directory {outdir}: {exc.strerror}") from None
-    written: list[Path] = []
-    for fmt in dict.fromkeys(chosen):
-        with step(f"writing {fmt.value}"):
-            if fmt is Format.KERNEL_INITRD:
-                kernel = rootfs.kernel()
-                written += write_kernel_initrd(
-                    outdir, name, kernel.binary, kernel.cmdline, rootfs.entries(),
-                    Compression(compression), ucode=kernel.ucode,
-                )
-            elif fmt is Format.TAR:
-                written.append(_write_tar(outdir / f"{name}.tar", rootfs))
+    written = write_formats(rootfs, name=name, outdir=outdir, formats=chosen,
+                            compression=Compression(compression), mtime=mtime,
+                            size_mb=size_mb, output=output)
     for path in written:
         info(f"wrote {path}")
     return written
 
-
-def _write_tar(target: Path, rootfs: RootFS) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write_tar(rootfs.entries(), out)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target

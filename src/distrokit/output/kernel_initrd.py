@@ -9,17 +9,15 @@ build never leaves a half-written or mismatched set behind.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
 from distrokit.log import DistrokitError, step
 from distrokit.output.compress import Compression
 from distrokit.output.cpio import write_cpio
+from distrokit.output.staging import Staging
 from distrokit.stream import Entry
 
 
@@ -29,30 +27,17 @@ def kernel_initrd_paths(outdir: Path, name: str) -> tuple[Path, Path, Path]:
             outdir / f"{name}-cmdline")
 
 
-class _Staging:
-    """Temporary files next to their destinations, renamed in at the end."""
+_Staging = Staging  # the old name, kept for callers
 
-    def __init__(self, outdir: Path) -> None:
-        self.outdir = outdir
-        self.pending: list[tuple[Path, Path]] = []  # (temporary, destination)
 
-    @contextmanager
-    def open(self, dest: Path) -> Iterator[IO[bytes]]:
-        fd, tmp = tempfile.mkstemp(dir=self.outdir, prefix=f".{dest.name}.", suffix=".tmp")
-        self.pending.append((Path(tmp), dest))
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            yield f
-
-    def commit(self) -> None:
-        for tmp, dest in self.pending:
-            os.replace(tmp, dest)
-        self.pending.clear()
-
-    def discard(self) -> None:
-        for tmp, _ in self.pending:
-            tmp.unlink(missing_ok=True)
-        self.pending.clear()
+def write_initrd(out: IO[bytes], entries: Iterable[Entry], compression: Compression,
+                 ucode: bytes | None = None) -> None:
+    """The stream as a compressed newc cpio; a microcode cpio, when given, goes
+    uncompressed in front of it (the kernel's early loader only looks there)."""
+    if ucode:
+        out.write(ucode)
+    with compression.writer(out) as sink:
+        write_cpio(entries, sink)
 
 
 def write_kernel_initrd(
@@ -75,7 +60,7 @@ def write_kernel_initrd(
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DistrokitError(f"cannot create output directory {outdir}: {e.strerror}") from e
-    staging = _Staging(outdir)
+    staging = Staging(outdir)
     try:
         # The kernel first: a missing kernel fails before the long part.
         with staging.open(kernel_path) as f:
@@ -91,10 +76,7 @@ def write_kernel_initrd(
             f.write(cmdline.encode())
         with step(f"writing {initrd_path.name} ({compression})"), \
                 staging.open(initrd_path) as f:
-            if ucode:
-                f.write(ucode)
-            with compression.writer(f) as sink:
-                write_cpio(entries, sink)
+            write_initrd(f, entries, compression, ucode)
         staging.commit()
     except OSError as e:
         staging.discard()

@@ -26,7 +26,7 @@ _BANNER = b"Linux version"
 _kvm_works: bool | None = None
 
 
-def resolve_accel(requested: str, qemu: str, kernel: Path) -> str:
+def resolve_accel(requested: str, qemu: str, kernel: Path | None) -> str:
     """``kvm``, ``tcg``, or for ``auto`` whichever works here."""
     if requested in ("kvm", "tcg"):
         return requested
@@ -35,7 +35,7 @@ def resolve_accel(requested: str, qemu: str, kernel: Path) -> str:
     return "kvm" if kvm_works(qemu, kernel) else "tcg"
 
 
-def kvm_works(qemu: str, kernel: Path) -> bool:
+def kvm_works(qemu: str, kernel: Path | None) -> bool:
     global _kvm_works
     if _kvm_works is None:
         start = time.monotonic()
@@ -54,9 +54,11 @@ def _cpu_virtualises() -> bool:
     return "vmx" in flags or "svm" in flags
 
 
-def _probe(qemu: str, kernel: Path) -> bool:
+def _probe(qemu: str, kernel: Path | None) -> bool:
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not _cpu_virtualises():
         return False
+    if kernel is None:  # an ISO or a disk: no kernel at hand to test-boot
+        return True
     argv = [qemu, "-accel", "kvm", "-machine", "q35", "-nographic", "-nodefaults",
             "-serial", "stdio", "-no-reboot", "-m", "256", "-kernel", str(kernel),
             "-append", "console=ttyS0 earlyprintk=ttyS0 panic=-1"]

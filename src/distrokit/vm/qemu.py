@@ -10,18 +10,22 @@ reboot into an exit too). Interactive runs hand the terminal to QEMU
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
 
 from distrokit import proc
-from distrokit.log import DistrokitError, debug
+from distrokit.log import DistrokitError, debug, info
 from distrokit.vm.accel import resolve_accel
+from distrokit.vm.machine import Machine, create_disks, data_iso, machine_argv, private_vars
+from distrokit.vm.machine import with_serial_console as with_serial_console
 
 QEMU = "qemu-system-x86_64"
 PANIC = b"Kernel panic - not syncing"
@@ -45,14 +49,6 @@ def find_kernel_artifacts(path_prefix: str) -> tuple[Path, Path, str]:
                                  "give the prefix of a kernel+initrd output, e.g. out/NAME")
     text = cmdline.read_text().strip() if cmdline.is_file() else ""
     return kernel, initrd, text
-
-
-def with_serial_console(cmdline: str) -> str:
-    """The command line, with ``console=ttyS0`` appended unless it names it
-    (the last console= is /dev/console, so the guest's init writes there too)."""
-    if any(arg.startswith("console=ttyS0") for arg in cmdline.split()):
-        return cmdline
-    return f"{cmdline} console=ttyS0".strip()
 
 
 def qemu_argv(
@@ -215,3 +211,61 @@ def _reap(qemu: subprocess.Popen[bytes]) -> None:
     for stream in (qemu.stdout, qemu.stderr):
         if stream is not None:
             stream.close()
+
+
+class _Tee:
+    """The console to the terminal and to the state directory's log."""
+
+    def __init__(self, *outs: BinaryIO) -> None:
+        self.outs = outs
+
+    def write(self, data: bytes) -> int:
+        for out in self.outs:
+            out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        for out in self.outs:
+            out.flush()
+
+
+def run_machine(
+    m: Machine,
+    *,
+    timeout: float | None = None,
+    accel: str = "auto",
+    data: bytes | None = None,
+    console_out: BinaryIO | None = None,
+    interactive: bool = False,
+) -> int:
+    """Boot any kind of output (see machine.py); 0 once the guest powered
+    off, or at once for a detached machine (its pid is in STATE/qemu.pid)."""
+    qemu = proc.require(QEMU)
+    if m.detached and m.state is None:
+        raise DistrokitError("--detached needs --state DIR")
+    with contextlib.ExitStack() as stack:
+        if m.state is not None:
+            m.state.mkdir(parents=True, exist_ok=True)
+            scratch = m.state
+        else:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="distrokit-vm-")))
+        vars_file = private_vars(scratch) if m.uefi else None
+        create_disks(m.disks)
+        if data is not None:
+            m.data_iso = data_iso(scratch / "data.iso", data)
+        interactive = interactive and sys.stdin.isatty() and not m.detached
+        argv = machine_argv(qemu, m, accel=resolve_accel(accel, qemu, m.boot.kernel),
+                            interactive=interactive, vars_file=vars_file)
+        debug("+ " + shlex.join(argv))
+        if m.detached:
+            proc.run(argv)
+            info(f"started; console in {m.state / 'console.log'}, pid in "  # type: ignore[operator]
+                 f"{m.state / 'qemu.pid'}")  # type: ignore[operator]
+            return 0
+        if interactive:
+            return _run_interactive(argv, timeout)
+        out: BinaryIO = console_out or sys.stdout.buffer
+        if m.state is not None:
+            log = stack.enter_context((m.state / "console.log").open("wb"))
+            out = _Tee(out, log)  # type: ignore[assignment]
+        return supervise(argv, out, timeout)
