@@ -78,6 +78,11 @@ class ConsoleWatcher:
         self.panic_complete = False
         self._partial = b""
 
+    @property
+    def at_line_start(self) -> bool:
+        """Whether the console's output so far ends with a newline (or is empty)."""
+        return not self._partial
+
     def feed(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()[-_MAX_LINE:]
@@ -152,6 +157,9 @@ def supervise(argv: list[str], console_out: BinaryIO, timeout: float | None) -> 
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         ended = _pump(qemu, console_out, watcher, stderr, timeout)
+        if not watcher.at_line_start:  # the guest's last line: end it before ours
+            console_out.write(b"\n")
+            console_out.flush()
         if watcher.panic is not None:
             raise DistrokitError(f"kernel panic: {watcher.panic}")
         if not ended:
