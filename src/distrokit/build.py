@@ -102,6 +102,8 @@ def build_system(
     name = check_name(default_name(sources[0]) if name is None else name)
     mtime = source_date_epoch()
     rootfs = RootFS(system, image_loader(cache, session, pull, local), mtime)  # type: ignore[arg-type]
+    with step("checking every container"):
+        rootfs.check()
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -360,8 +361,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwound like Ctrl-C, reported with the signal's exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated(signum)
 
 
 @contextlib.contextmanager
@@ -396,9 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"distrokit: hint: {exc.hint}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("distrokit: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (exc.signum if isinstance(exc, _Terminated) else signal.SIGINT)
+    except BrokenPipeError:
+        # The reader of our standard output went away (| head): stop quietly, as
+        # Unix tools do, and keep Python from complaining when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug: one line unless --debug
         if args.debug:
             traceback.print_exc()

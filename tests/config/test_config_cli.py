@@ -229,3 +229,28 @@ def test_volume_definitions_checked(tmp_path: Path, capsys: pytest.CaptureFixtur
         f"{system}:3:54: volumes[1].platforms[0]: 'amd64' is not a platform like "
         "linux/amd64 or linux/arm/v7",
     ]
+
+
+def test_every_assembly_problem_at_once(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    package(tmp_path, "app")
+    system = tmp_path / "s.yml"
+    system.write_text(SYSTEM.replace('    image: "@pkg:app"\n', '    image: "@pkg:app"\n'
+                                     '    rlimits: ["nofile,10,5"]\n', 1)
+                      + "services:\n  - name: third\n    image: \"@pkg:app\"\n"
+                      "    capabilities: [CAP_FOO]\n")
+    assert run(tmp_path, "build", "--format", "tar", "--dir", str(tmp_path / "out"),
+               str(system)) == 1
+    err = capsys.readouterr().err
+    assert "4:15: container first: rlimit 'nofile,10,5'" in err
+    assert "7:30: container second: unknown capability 'NET_ADMIN'" in err
+    assert "11:20: container third: unknown capability 'CAP_FOO'" in err
+    assert not list(tmp_path.glob("out/*"))
+
+
+def test_empty_lists_may_be_null(tmp_path: Path) -> None:
+    package(tmp_path, "app")
+    system = tmp_path / "s.yml"
+    system.write_text('onboot:\n  # - {name: x, image: y}\nservices:\n'
+                      'files:\n  - {path: etc/x, contents: x}\n')
+    assert run(tmp_path, "build", "--format", "tar", "--dir", str(tmp_path), str(system)) == 0

@@ -50,6 +50,18 @@ class Kernel:
     ucode: bytes | None
 
 
+@dataclass(frozen=True)
+class _Bundle:
+    """What a container's bundle is made of, worked out before it is written."""
+
+    image: Image
+    readonly: bool
+    root: str  # where this bundle's image would be unpacked
+    image_root: str  # where it is unpacked (another bundle's copy when shared)
+    config: dict[str, Any]
+    runtime: dict[str, Any]
+
+
 class RootFS:
     """Lays out one system; ``kernel()`` and ``entries()`` are its two products."""
 
@@ -140,8 +152,25 @@ class RootFS:
             yield entry
         yield symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf", mtime=self.mtime)
 
-    def _bundle(self, path: str, section: str, index: int, ids: dict[str, int],
-                unpacked: dict[str, str]) -> Iterator[Entry]:
+    def check(self) -> None:
+        """Work out every container's spec before anything is written, so that
+        all problems (bad capabilities, rlimits, binds, labels...) are reported
+        together rather than one per run."""
+        ids = spec.assign_ids([c.linuxkit() for _, _, c in self.system.containers()])
+        unpacked: dict[str, str] = {}
+        problems: list[str] = []
+        for section in ("onboot", "onshutdown", "services"):
+            for index, container in enumerate(getattr(self.system, section)):
+                name = container.name if section == "services" else f"{index:03d}-{container.name}"
+                try:
+                    self._spec(f"containers/{section}/{name}", section, index, ids, unpacked)
+                except DistrokitError as exc:
+                    problems += exc.message.splitlines()
+        if problems:
+            raise DistrokitError("\n".join(dict.fromkeys(problems)))
+
+    def _spec(self, path: str, section: str, index: int, ids: dict[str, int],
+              unpacked: dict[str, str]) -> _Bundle:
         entry = rewrite_binds(getattr(self.system, section)[index].linuxkit())
         image = self.load(entry["image"])
         label = image.label
@@ -164,6 +193,14 @@ class RootFS:
                 image_root=None if image_root == root else "/" + image_root)
         except spec.SpecError as exc:
             raise self._located(exc, section, index, entry, label, image.ref) from None
+        return _Bundle(image, readonly, root, image_root, config, runtime)
+
+    def _bundle(self, path: str, section: str, index: int, ids: dict[str, int],
+                unpacked: dict[str, str]) -> Iterator[Entry]:
+        b = self._spec(path, section, index, ids, unpacked)
+        image, readonly, root, image_root = b.image, b.readonly, b.root, b.image_root
+        config, runtime = b.config, b.runtime
+        bundle = "/" + path
         yield directory(path, mtime=self.mtime)
         yield file(f"{path}/config.json", _json(config), mtime=self.mtime)
         yield file(f"{path}/runtime.json", _json(runtime), mtime=self.mtime)

@@ -131,6 +131,11 @@ def _read(source: str) -> tuple[str, str, Path | None]:
 def _validate(doc: Document) -> System:
     if doc.data is None:  # an empty file describes nothing, and that is fine
         doc.data = {}
+    if isinstance(doc.data, dict):
+        # "onboot:" with every entry commented out is an empty list (as in LinuxKit).
+        for key in LISTS:
+            if key in doc.data and doc.data[key] is None:
+                doc.data[key] = []
     try:
         system = System.model_validate(doc.data)
     except ValidationError as e:

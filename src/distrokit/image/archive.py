@@ -116,13 +116,41 @@ def import_archive(cache: Cache, path: Path, name: str | None = None) -> list[st
         raise DistrokitError(f"cannot read {path}: not a tar file"
                              if isinstance(exc, tarfile.TarError) else
                              f"cannot read {path}: {exc.strerror or exc}") from None
-    with tar:
-        members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-        if "index.json" in members and "oci-layout" in members:
-            return _import_oci(cache, tar, members, path, name)
-        if "manifest.json" in members:
-            return _import_docker(cache, tar, members, path, name)
-    raise DistrokitError(f"{path} is neither an OCI image layout nor a 'docker save' tar")
+    try:
+        with tar:
+            members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+            if "index.json" in members and "oci-layout" in members:
+                return _import_oci(cache, tar, members, path, name)
+            if "manifest.json" in members:
+                return _import_docker(cache, tar, members, path, name)
+    except (tarfile.TarError, EOFError) as exc:
+        raise DistrokitError(f"cannot read {path}: {exc} (a truncated or damaged tar?)") from None
+    if name is None:
+        raise DistrokitError(
+            f"{path} is neither an OCI image layout nor a 'docker save' tar",
+            hint="to import it as a root filesystem (like docker import), give --name REF")
+    return [_import_rootfs(cache, path, name)]
+
+
+def _import_rootfs(cache: Cache, path: Path, name: str) -> str:
+    """A plain root filesystem tar (distrokit's docker format, say) as a
+    one-layer image, as ``docker import`` takes it: the tar is the layer."""
+    with path.open("rb") as f, cache.blob_writer() as layer:
+        while chunk := f.read(1 << 20):
+            layer.write(chunk)
+    config = oci.canonical_json({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+    })
+    cache.write_blob(config)
+    manifest = oci.canonical_json({
+        "schemaVersion": 2, "mediaType": oci.MANIFEST,
+        "config": oci.descriptor(oci.CONFIG, config),
+        "layers": [{"mediaType": oci.LAYER_TAR, "digest": layer.digest, "size": layer.size}],
+    })
+    cache.write_blob(manifest)
+    cache.tag(name, oci.descriptor(oci.MANIFEST, manifest))
+    return str(Reference.parse(name))
 
 
 def _read(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], member: str,

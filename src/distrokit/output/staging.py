@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from distrokit.log import DistrokitError
+
 
 class Staging:
     """Temporary files next to their destinations, renamed in at the end."""
@@ -22,6 +24,8 @@ class Staging:
 
     def path(self, dest: Path) -> Path:
         """A fresh temporary path for ``dest`` (for tools that write files)."""
+        if dest.is_dir():
+            raise DistrokitError(f"cannot write {dest}: it is a directory")
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         os.close(fd)
         os.chmod(tmp, 0o644)
@@ -53,7 +57,7 @@ def staged(outdir: Path) -> Iterator[Staging]:
     staging = Staging(outdir)
     try:
         yield staging
+        staging.commit()
     except BaseException:
-        staging.discard()
+        staging.discard()  # whatever was not renamed into place yet
         raise
-    staging.commit()

@@ -54,9 +54,10 @@ def write_formats(
             with step(f"writing {fmt.value}"):
                 try:
                     written += fmt.write(inputs)
+                except BrokenPipeError:
+                    raise  # the reader of -o - went away: the CLI ends quietly
                 except OSError as exc:
-                    raise DistrokitError(f"writing {fmt.value} into {outdir} failed: "
-                                         f"{exc}") from exc
+                    raise DistrokitError(f"writing {fmt.value} failed: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return list(dict.fromkeys(written))  # kernel and cmdline are shared by formats
