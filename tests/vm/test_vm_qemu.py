@@ -124,6 +124,18 @@ def test_panic_trace_end_stops_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - start < 1.5
 
 
+@pytest.mark.parametrize(("firmware", "hint"), [
+    ("echo 'Boot failed: not a bootable disk'; echo 'No bootable device.'", "needs --uefi"),
+    ("echo 'BdsDxe: No bootable option or device was found.'", "boots without --uefi"),
+])
+def test_nothing_to_boot_fails_fast(tmp_path: Path, firmware: str, hint: str) -> None:
+    fake = script(tmp_path, f"{firmware}\nexec sleep 60\n")
+    start = time.monotonic()
+    with pytest.raises(DistrokitError, match=f"the guest did not boot: .*{hint}"):
+        supervise([fake], io.BytesIO(), timeout=30)
+    assert time.monotonic() - start < 3
+
+
 def test_timeout(tmp_path: Path) -> None:
     fake = script(tmp_path, "echo started; exec sleep 60\n")
     start = time.monotonic()

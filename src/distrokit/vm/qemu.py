@@ -68,11 +68,23 @@ def qemu_argv(
     ]
 
 
+# What the firmware says when it has tried every device and found nothing to
+# boot; it would then wait forever (or until --timeout). Per-device messages
+# like SeaBIOS's "Boot failed: not a bootable disk" are not final.
+NO_BOOT = (
+    (b"No bootable device.", "the BIOS found nothing to boot (an EFI image needs --uefi)"),
+    (b"No bootable option or device was found",
+     "the UEFI firmware found nothing to boot (a BIOS-only image boots without --uefi)"),
+)
+
+
 class ConsoleWatcher:
     """Reads the guest's serial output as it arrives and remembers the first
-    kernel panic line (and whether the panic's trace is complete)."""
+    kernel panic line (and whether the panic's trace is complete), or the
+    firmware saying it found nothing to boot."""
 
     def __init__(self) -> None:
+        self.no_boot: str | None = None
         self.panic: str | None = None
         self.panic_at = 0.0  # time.monotonic() when the panic line arrived
         self.panic_complete = False
@@ -90,6 +102,9 @@ class ConsoleWatcher:
             self._line(line)
 
     def _line(self, line: bytes) -> None:
+        for marker, reason in NO_BOOT:
+            if marker in line and self.no_boot is None:
+                self.no_boot = reason
         if self.panic is None:
             at = line.find(PANIC)
             if at >= 0:
@@ -160,6 +175,8 @@ def supervise(argv: list[str], console_out: BinaryIO, timeout: float | None) -> 
         if not watcher.at_line_start:  # the guest's last line: end it before ours
             console_out.write(b"\n")
             console_out.flush()
+        if watcher.no_boot is not None:
+            raise DistrokitError(f"the guest did not boot: {watcher.no_boot}")
         if watcher.panic is not None:
             raise DistrokitError(f"kernel panic: {watcher.panic}")
         if not ended:
@@ -188,7 +205,7 @@ def _pump(
         sel.register(qemu.stdout, selectors.EVENT_READ)
         sel.register(qemu.stderr, selectors.EVENT_READ)
         while sel.get_map():
-            if watcher.panic_complete:
+            if watcher.panic_complete or watcher.no_boot:
                 return False
             limit = deadline
             if watcher.panic is not None:
