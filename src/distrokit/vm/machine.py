@@ -209,7 +209,9 @@ def machine_argv(qemu: str, m: Machine, *, accel: str, interactive: bool,
     if m.data_iso is not None:
         argv += ["-drive", f"if=none,id=data,media=cdrom,readonly=on,format=raw,"
                            f"file={m.data_iso}",
-                 "-device", "ide-cd,drive=data,bus=ide.1"]
+                 # virtio-scsi: q35's IDE buses are AHCI, which the cloud kernel lacks.
+                 "-device", "virtio-scsi-pci,id=datascsi",
+                 "-device", "scsi-cd,bus=datascsi.0,drive=data"]
     argv += ["-device", "virtio-rng-pci", *m.network.argv()]
     return argv
 
