@@ -5,12 +5,9 @@ runs offline."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import sys
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,25 +65,6 @@ def test_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     err = capsys.readouterr().err
     assert err.startswith("distrokit: error: <stdin>:2:29: unknown key 'comand' in onboot[0] "
                           "(did you mean 'command'?)")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_url(tmp_path: Path, server: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,27 +100,6 @@ def test_stdin_error_names_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"init: 5\n")))
     with pytest.raises(ConfigError, match=r"^<stdin>:1:7: init: expected a list"):
         load(["-"])
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """A throwaway HTTP server on loopback serving tmp_path."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_url(tmp_path: Path, server: str) -> None:
